@@ -1,0 +1,3 @@
+//! Kubernetes helpers shared by every Berth component: well-known keys and StorageClass rules.
+pub mod annotations;
+pub mod class;

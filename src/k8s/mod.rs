@@ -1,3 +1,6 @@
-//! Kubernetes helpers shared by every Berth component: well-known keys and StorageClass rules.
+//! Kubernetes helpers shared by every Berth component: well-known keys, quantities, selectors, class lookups.
 pub mod annotations;
 pub mod class;
+pub mod client;
+pub mod quantity;
+pub mod selector;

@@ -400,7 +400,9 @@ impl StatusError {
         s.insert("metadata".into(), json!({}));
         s.insert("status".into(), json!("Failure"));
         s.insert("message".into(), json!(self.message));
-        s.insert("reason".into(), json!(self.reason));
+        if !self.reason.is_empty() {
+            s.insert("reason".into(), json!(self.reason));
+        }
         if let Some(d) = &self.details {
             s.insert("details".into(), d.clone());
         }

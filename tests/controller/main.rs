@@ -5,4 +5,5 @@ mod common;
 
 mod binding;
 mod harness;
+mod lifecycle;
 mod processes;
